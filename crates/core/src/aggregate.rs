@@ -67,7 +67,9 @@ pub struct FoldReport {
 impl FoldReport {
     /// Whether the aggregate changed, i.e. whether it must be written back.
     pub fn changed(&self) -> bool {
-        self.dispositions.iter().any(|d| matches!(d, Disposition::Applied | Disposition::Buffered))
+        self.dispositions
+            .iter()
+            .any(|d| matches!(d, Disposition::Applied | Disposition::Buffered))
     }
 
     /// How many incoming messages ended with disposition `d`.
@@ -102,32 +104,32 @@ impl Aggregate {
             dispositions: vec![Disposition::Deferred; incoming.len()],
             applied: Vec::new(),
         };
-        let mut order: Vec<usize> =
-            (0..incoming.len()).filter(|&i| incoming[i].channel == self.channel).collect();
+        let mut order: Vec<usize> = (0..incoming.len())
+            .filter(|&i| incoming[i].channel == self.channel)
+            .collect();
         order.sort_by_key(|&i| incoming[i].number);
 
         let mut pending_bytes: usize = self.pending.values().map(Message::stored_size).sum();
         for i in order {
             let message = &incoming[i];
             let last = self.state.last_message_number;
-            report.dispositions[i] = if message.number <= last
-                || self.pending.contains_key(&message.number)
-            {
-                Disposition::Duplicate
-            } else if message.number == last + 1 {
-                let note = self.state.apply(message);
-                report.applied.push((message.number, note));
-                pending_bytes -= self.drain_pending(&mut report.applied);
-                Disposition::Applied
-            } else if message.number - last > PENDING_WINDOW
-                || pending_bytes + message.stored_size() > PENDING_MAX_BYTES
-            {
-                Disposition::Deferred
-            } else {
-                pending_bytes += message.stored_size();
-                self.pending.insert(message.number, message.clone());
-                Disposition::Buffered
-            };
+            report.dispositions[i] =
+                if message.number <= last || self.pending.contains_key(&message.number) {
+                    Disposition::Duplicate
+                } else if message.number == last + 1 {
+                    let note = self.state.apply(message);
+                    report.applied.push((message.number, note));
+                    pending_bytes -= self.drain_pending(&mut report.applied);
+                    Disposition::Applied
+                } else if message.number - last > PENDING_WINDOW
+                    || pending_bytes + message.stored_size() > PENDING_MAX_BYTES
+                {
+                    Disposition::Deferred
+                } else {
+                    pending_bytes += message.stored_size();
+                    self.pending.insert(message.number, message.clone());
+                    Disposition::Buffered
+                };
         }
         report
     }
@@ -158,7 +160,11 @@ mod tests {
     const CHANNEL: &str = "c-1";
 
     fn msg(number: u64, body: MessageBody) -> Message {
-        let time = format!("2026-10-01T17:{:02}:{:02}.1234567+02:00", number / 60 % 60, number % 60);
+        let time = format!(
+            "2026-10-01T17:{:02}:{:02}.1234567+02:00",
+            number / 60 % 60,
+            number % 60
+        );
         let message_type = match &body {
             MessageBody::Launched { .. } => "RocketLaunched",
             MessageBody::SpeedIncreased { .. } => "RocketSpeedIncreased",
@@ -211,7 +217,10 @@ mod tests {
 
         let report = agg.fold(&[launch(1)]);
         assert_eq!(report.dispositions, vec![Disposition::Applied]);
-        assert_eq!(report.applied.iter().map(|a| a.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(
+            report.applied.iter().map(|a| a.0).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
         assert_eq!(agg.state.speed(), Some(2000));
         assert!(agg.pending.is_empty());
     }
@@ -239,7 +248,10 @@ mod tests {
     fn messages_beyond_the_window_are_deferred_not_recorded() {
         let mut agg = Aggregate::new(CHANNEL);
         let report = agg.fold(&[up(PENDING_WINDOW, 5), up(PENDING_WINDOW + 1, 5)]);
-        assert_eq!(report.dispositions, vec![Disposition::Buffered, Disposition::Deferred]);
+        assert_eq!(
+            report.dispositions,
+            vec![Disposition::Buffered, Disposition::Deferred]
+        );
         assert_eq!(agg.pending.len(), 1);
     }
 
@@ -248,7 +260,14 @@ mod tests {
         let mut agg = Aggregate::new(CHANNEL);
         let big = "m".repeat(60 * 1024);
         let changes: Vec<Message> = (2..=7)
-            .map(|n| msg(n, MessageBody::MissionChanged { new_mission: big.clone() }))
+            .map(|n| {
+                msg(
+                    n,
+                    MessageBody::MissionChanged {
+                        new_mission: big.clone(),
+                    },
+                )
+            })
             .collect();
         let report = agg.fold(&changes);
         assert_eq!(report.count(Disposition::Buffered), 4);
@@ -262,14 +281,32 @@ mod tests {
         let mut agg = Aggregate::new(CHANNEL);
         agg.fold(&[
             launch(1),
-            msg(2, MessageBody::Exploded { reason: "PRESSURE_VESSEL_FAILURE".into() }),
-            msg(3, MessageBody::Exploded { reason: "second".into() }),
+            msg(
+                2,
+                MessageBody::Exploded {
+                    reason: "PRESSURE_VESSEL_FAILURE".into(),
+                },
+            ),
+            msg(
+                3,
+                MessageBody::Exploded {
+                    reason: "second".into(),
+                },
+            ),
             up(4, 500),
-            msg(5, MessageBody::MissionChanged { new_mission: "GEMINI".into() }),
+            msg(
+                5,
+                MessageBody::MissionChanged {
+                    new_mission: "GEMINI".into(),
+                },
+            ),
         ]);
         let view = agg.view();
         assert_eq!(view.status, Status::Exploded);
-        assert_eq!(view.explosion_reason.as_deref(), Some("PRESSURE_VESSEL_FAILURE"));
+        assert_eq!(
+            view.explosion_reason.as_deref(),
+            Some("PRESSURE_VESSEL_FAILURE")
+        );
         assert_eq!(view.speed, Some(1000));
         assert_eq!(view.mission.as_deref(), Some("GEMINI"));
     }
@@ -283,17 +320,30 @@ mod tests {
             launch_speed: 9000,
             mission: "OTHER".into(),
         };
-        let report = agg.fold(&[launch(1), relaunch, msg(3, MessageBody::Unknown), up(4, 500)]);
+        let report = agg.fold(&[
+            launch(1),
+            relaunch,
+            msg(3, MessageBody::Unknown),
+            up(4, 500),
+        ]);
         assert_eq!(
             report.applied,
-            vec![(1, None), (2, Some(Note::RepeatedLaunch)), (3, Some(Note::UnknownType)), (4, None)]
+            vec![
+                (1, None),
+                (2, Some(Note::RepeatedLaunch)),
+                (3, Some(Note::UnknownType)),
+                (4, None)
+            ]
         );
         let view = agg.view();
         assert_eq!(view.rocket_type.as_deref(), Some("Falcon-9"));
         assert_eq!(view.mission.as_deref(), Some("ARTEMIS"));
         assert_eq!(view.speed, Some(1000));
         assert_eq!(view.last_message_number, 4);
-        assert_eq!(view.updated_at.as_ref().map(|t| t.as_str()), Some(agg_time(4).as_str()));
+        assert_eq!(
+            view.updated_at.as_ref().map(|t| t.as_str()),
+            Some(agg_time(4).as_str())
+        );
     }
 
     fn agg_time(n: u64) -> String {
@@ -321,8 +371,12 @@ mod tests {
         prop_oneof![
             (0i64..20).prop_map(|k| MessageBody::SpeedIncreased { by: k * 500 }),
             (0i64..20).prop_map(|k| MessageBody::SpeedDecreased { by: k * 500 }),
-            (0u8..4).prop_map(|k| MessageBody::MissionChanged { new_mission: format!("M{k}") }),
-            Just(MessageBody::Exploded { reason: "BOOM".into() }),
+            (0u8..4).prop_map(|k| MessageBody::MissionChanged {
+                new_mission: format!("M{k}")
+            }),
+            Just(MessageBody::Exploded {
+                reason: "BOOM".into()
+            }),
             Just(MessageBody::Unknown),
             Just(MessageBody::Launched {
                 rocket_type: "Again".into(),
@@ -338,7 +392,12 @@ mod tests {
         prop::collection::vec(body_strategy(), 0..60)
             .prop_flat_map(|bodies| {
                 let mut stream = vec![launch(1)];
-                stream.extend(bodies.into_iter().enumerate().map(|(i, b)| msg(i as u64 + 2, b)));
+                stream.extend(
+                    bodies
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, b)| msg(i as u64 + 2, b)),
+                );
                 let n = stream.len();
                 let copies = prop::collection::vec(0..n, 0..n);
                 (Just(stream), copies)
@@ -347,7 +406,11 @@ mod tests {
                 let mut delivered: Vec<Message> = stream.clone();
                 delivered.extend(copies.iter().map(|&i| stream[i].clone()));
                 let len = delivered.len();
-                (Just(stream), Just(delivered).prop_shuffle(), prop::collection::vec(1..12usize, len))
+                (
+                    Just(stream),
+                    Just(delivered).prop_shuffle(),
+                    prop::collection::vec(1..12usize, len),
+                )
             })
             .prop_map(|(stream, delivered, sizes)| {
                 let mut batches = Vec::new();

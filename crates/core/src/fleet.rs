@@ -51,7 +51,10 @@ impl SortKey {
     ];
 
     fn parse(text: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(_, name)| *name == text).map(|(key, _)| *key)
+        Self::ALL
+            .iter()
+            .find(|(_, name)| *name == text)
+            .map(|(key, _)| *key)
     }
 
     /// The comparable value of `view` under this key; `None` sorts last.
@@ -62,8 +65,14 @@ impl SortKey {
             Self::Mission => view.mission.clone().map(SortValue::Text),
             Self::Speed => view.speed.map(|s| SortValue::Number(i128::from(s))),
             Self::Status => Some(SortValue::Number(view.status as i128)),
-            Self::LaunchedAt => view.launched_at.as_ref().map(|t| SortValue::Number(t.unix_nanos())),
-            Self::UpdatedAt => view.updated_at.as_ref().map(|t| SortValue::Number(t.unix_nanos())),
+            Self::LaunchedAt => view
+                .launched_at
+                .as_ref()
+                .map(|t| SortValue::Number(t.unix_nanos())),
+            Self::UpdatedAt => view
+                .updated_at
+                .as_ref()
+                .map(|t| SortValue::Number(t.unix_nanos())),
         }
     }
 }
@@ -93,8 +102,14 @@ impl Filters {
     /// Whether `view` passes every filter.
     pub fn matches(&self, view: &RocketView) -> bool {
         self.status.is_none_or(|s| view.status == s)
-            && self.mission.as_ref().is_none_or(|m| view.mission.as_ref() == Some(m))
-            && self.rocket_type.as_ref().is_none_or(|t| view.rocket_type.as_ref() == Some(t))
+            && self
+                .mission
+                .as_ref()
+                .is_none_or(|m| view.mission.as_ref() == Some(m))
+            && self
+                .rocket_type
+                .as_ref()
+                .is_none_or(|t| view.rocket_type.as_ref() == Some(t))
     }
 }
 
@@ -123,7 +138,10 @@ pub struct ListParamsError {
 }
 
 fn param_error(parameter: &str, problem: impl Into<String>) -> ListParamsError {
-    ListParamsError { parameter: parameter.to_owned(), problem: problem.into() }
+    ListParamsError {
+        parameter: parameter.to_owned(),
+        problem: problem.into(),
+    }
 }
 
 /// The cursor's content. Serialized as base64url JSON; clients must treat it as opaque.
@@ -245,7 +263,13 @@ impl ListParams {
 
     /// Compares two rockets in the listing's total order.
     fn compare(&self, a: &RocketView, b: &RocketView) -> Ordering {
-        compare_keys(self.order, &self.sort.value(a), &a.channel, &self.sort.value(b), &b.channel)
+        compare_keys(
+            self.order,
+            &self.sort.value(a),
+            &a.channel,
+            &self.sort.value(b),
+            &b.channel,
+        )
     }
 
     /// Filters, sorts and cuts one page out of `rockets` (which may be unfiltered and unordered).
@@ -271,7 +295,10 @@ impl ListParams {
             })),
             _ => None,
         };
-        Page { rockets, next_cursor }
+        Page {
+            rockets,
+            next_cursor,
+        }
     }
 }
 
@@ -355,13 +382,17 @@ mod tests {
     fn speed_sorts_with_ties_by_channel_and_missing_last() {
         let asc = parse(&[("sort", "speed")]).unwrap().page(fleet());
         assert_eq!(channels(&asc), ["e", "b", "d", "a", "c"]);
-        let desc = parse(&[("sort", "speed"), ("order", "desc")]).unwrap().page(fleet());
+        let desc = parse(&[("sort", "speed"), ("order", "desc")])
+            .unwrap()
+            .page(fleet());
         assert_eq!(channels(&desc), ["a", "b", "d", "e", "c"]);
     }
 
     #[test]
     fn filters_combine() {
-        let page = parse(&[("mission", "A"), ("status", "active")]).unwrap().page(fleet());
+        let page = parse(&[("mission", "A"), ("status", "active")])
+            .unwrap()
+            .page(fleet());
         assert_eq!(channels(&page), ["b"]);
         let page = parse(&[("type", "nope")]).unwrap().page(fleet());
         assert!(page.rockets.is_empty());
@@ -369,7 +400,15 @@ mod tests {
 
     #[test]
     fn cursors_walk_every_rocket_once() {
-        for sort in ["channel", "speed", "status", "mission", "type", "launchedAt", "updatedAt"] {
+        for sort in [
+            "channel",
+            "speed",
+            "status",
+            "mission",
+            "type",
+            "launchedAt",
+            "updatedAt",
+        ] {
             for order in ["asc", "desc"] {
                 let base = [("sort", sort), ("order", order), ("limit", "2")];
                 let whole = parse(&base[..2]).unwrap().page(fleet());
@@ -408,7 +447,12 @@ mod tests {
         ] {
             assert_eq!(parse(&[(name, value)]).unwrap_err().parameter, name);
         }
-        assert_eq!(parse(&[("sort", "speed"), ("sort", "type")]).unwrap_err().parameter, "sort");
+        assert_eq!(
+            parse(&[("sort", "speed"), ("sort", "type")])
+                .unwrap_err()
+                .parameter,
+            "sort"
+        );
     }
 
     #[test]
@@ -417,7 +461,9 @@ mod tests {
         let cursor = page.next_cursor.unwrap();
         let err = parse(&[("limit", "1"), ("sort", "speed"), ("cursor", &cursor)]).unwrap_err();
         assert_eq!(err.parameter, "cursor");
-        let next = parse(&[("limit", "3"), ("cursor", &cursor)]).unwrap().page(fleet());
+        let next = parse(&[("limit", "3"), ("cursor", &cursor)])
+            .unwrap()
+            .page(fleet());
         assert_eq!(channels(&next), ["b", "c", "d"]);
     }
 }

@@ -125,9 +125,10 @@ impl Message {
     /// # Errors
     /// [`ValidationError`] naming the first offending field.
     pub fn from_value(value: &Value) -> Result<Self, ValidationError> {
-        let root = value
-            .as_object()
-            .ok_or(ValidationError::Invalid { field: "$", expected: "must be a JSON object" })?;
+        let root = value.as_object().ok_or(ValidationError::Invalid {
+            field: "$",
+            expected: "must be a JSON object",
+        })?;
         let metadata = object(root, "metadata", "metadata")?;
 
         let channel = string(metadata, "channel", "metadata.channel")?;
@@ -143,7 +144,10 @@ impl Message {
         let number = required(metadata, "messageNumber", "metadata.messageNumber")?
             .as_u64()
             .filter(|n| *n >= 1)
-            .ok_or(invalid("metadata.messageNumber", "must be an integer of at least 1"))?;
+            .ok_or(invalid(
+                "metadata.messageNumber",
+                "must be an integer of at least 1",
+            ))?;
         let time = MessageTime::parse(&string(metadata, "messageTime", "metadata.messageTime")?)
             .ok_or(invalid(
                 "metadata.messageTime",
@@ -165,15 +169,21 @@ impl Message {
             }
             "RocketSpeedIncreased" => {
                 let m = object(root, "message", "message")?;
-                MessageBody::SpeedIncreased { by: non_negative(m, "by", "message.by")? }
+                MessageBody::SpeedIncreased {
+                    by: non_negative(m, "by", "message.by")?,
+                }
             }
             "RocketSpeedDecreased" => {
                 let m = object(root, "message", "message")?;
-                MessageBody::SpeedDecreased { by: non_negative(m, "by", "message.by")? }
+                MessageBody::SpeedDecreased {
+                    by: non_negative(m, "by", "message.by")?,
+                }
             }
             "RocketExploded" => {
                 let m = object(root, "message", "message")?;
-                MessageBody::Exploded { reason: string(m, "reason", "message.reason")? }
+                MessageBody::Exploded {
+                    reason: string(m, "reason", "message.reason")?,
+                }
             }
             "RocketMissionChanged" => {
                 let m = object(root, "message", "message")?;
@@ -184,14 +194,24 @@ impl Message {
             _ => MessageBody::Unknown,
         };
 
-        Ok(Self { channel, number, time, message_type, body })
+        Ok(Self {
+            channel,
+            number,
+            time,
+            message_type,
+            body,
+        })
     }
 
     /// The canonical wire envelope (`{metadata, message}`), which [`Message::parse`] reads back
     /// to an equal message. Unknown fields of the original are not carried.
     pub fn to_wire(&self) -> Value {
         let message = match &self.body {
-            MessageBody::Launched { rocket_type, launch_speed, mission } => {
+            MessageBody::Launched {
+                rocket_type,
+                launch_speed,
+                mission,
+            } => {
                 json!({"type": rocket_type, "launchSpeed": launch_speed, "mission": mission})
             }
             MessageBody::SpeedIncreased { by } | MessageBody::SpeedDecreased { by } => {
@@ -212,11 +232,28 @@ impl Message {
         })
     }
 
+    /// The body sent through the queue: the canonical envelope as compact JSON. The two
+    /// noncharacters SQS refuses (U+FFFE, U+FFFF) are written as JSON escapes, which read back
+    /// to the same string; serde_json already escapes every control character.
+    pub fn to_queue_body(&self) -> String {
+        let text = self.to_wire().to_string();
+        if text.contains(['\u{fffe}', '\u{ffff}']) {
+            text.replace('\u{fffe}', "\\ufffe")
+                .replace('\u{ffff}', "\\uffff")
+        } else {
+            text
+        }
+    }
+
     /// A rough upper bound of the bytes this message takes when stored as pending. Used to keep
     /// an aggregate well inside DynamoDB's 400 KB item limit.
     pub fn stored_size(&self) -> usize {
         let strings = match &self.body {
-            MessageBody::Launched { rocket_type, mission, .. } => rocket_type.len() + mission.len(),
+            MessageBody::Launched {
+                rocket_type,
+                mission,
+                ..
+            } => rocket_type.len() + mission.len(),
             MessageBody::Exploded { reason } => reason.len(),
             MessageBody::MissionChanged { new_mission } => new_mission.len(),
             MessageBody::SpeedIncreased { .. }
@@ -232,7 +269,10 @@ impl MessageTime {
     /// Parses an RFC 3339 timestamp (any number of fractional digits, any UTC offset).
     pub fn parse(text: &str) -> Option<Self> {
         let at = OffsetDateTime::parse(text, &Rfc3339).ok()?;
-        Some(Self { text: text.to_owned(), unix_nanos: at.unix_timestamp_nanos() })
+        Some(Self {
+            text: text.to_owned(),
+            unix_nanos: at.unix_timestamp_nanos(),
+        })
     }
 
     /// The timestamp exactly as the rocket sent it.
@@ -287,7 +327,9 @@ fn object<'a>(
     key: &str,
     field: &'static str,
 ) -> Result<&'a Map<String, Value>, ValidationError> {
-    required(obj, key, field)?.as_object().ok_or(invalid(field, "must be a JSON object"))
+    required(obj, key, field)?
+        .as_object()
+        .ok_or(invalid(field, "must be a JSON object"))
 }
 
 fn string(
@@ -360,21 +402,63 @@ mod tests {
         let cases: Vec<(&str, Box<dyn FnOnce(&mut Value)>)> = vec![
             ("metadata", Box::new(|v| v["metadata"] = Value::Null)),
             ("metadata", Box::new(|v| v["metadata"] = json!("x"))),
-            ("metadata.channel", Box::new(|v| v["metadata"]["channel"] = json!(7))),
-            ("metadata.channel", Box::new(|v| v["metadata"]["channel"] = json!(" "))),
-            ("metadata.channel", Box::new(|v| v["metadata"]["channel"] = json!("a\nb"))),
-            ("metadata.messageNumber", Box::new(|v| v["metadata"]["messageNumber"] = json!(0))),
-            ("metadata.messageNumber", Box::new(|v| v["metadata"]["messageNumber"] = json!(-3))),
-            ("metadata.messageNumber", Box::new(|v| v["metadata"]["messageNumber"] = json!(1.5))),
-            ("metadata.messageNumber", Box::new(|v| v["metadata"]["messageNumber"] = json!("1"))),
-            ("metadata.messageTime", Box::new(|v| v["metadata"]["messageTime"] = json!("today"))),
-            ("metadata.messageTime", Box::new(|v| v["metadata"]["messageTime"] = json!(12))),
-            ("metadata.messageType", Box::new(|v| v["metadata"]["messageType"] = json!(null))),
+            (
+                "metadata.channel",
+                Box::new(|v| v["metadata"]["channel"] = json!(7)),
+            ),
+            (
+                "metadata.channel",
+                Box::new(|v| v["metadata"]["channel"] = json!(" ")),
+            ),
+            (
+                "metadata.channel",
+                Box::new(|v| v["metadata"]["channel"] = json!("a\nb")),
+            ),
+            (
+                "metadata.messageNumber",
+                Box::new(|v| v["metadata"]["messageNumber"] = json!(0)),
+            ),
+            (
+                "metadata.messageNumber",
+                Box::new(|v| v["metadata"]["messageNumber"] = json!(-3)),
+            ),
+            (
+                "metadata.messageNumber",
+                Box::new(|v| v["metadata"]["messageNumber"] = json!(1.5)),
+            ),
+            (
+                "metadata.messageNumber",
+                Box::new(|v| v["metadata"]["messageNumber"] = json!("1")),
+            ),
+            (
+                "metadata.messageTime",
+                Box::new(|v| v["metadata"]["messageTime"] = json!("today")),
+            ),
+            (
+                "metadata.messageTime",
+                Box::new(|v| v["metadata"]["messageTime"] = json!(12)),
+            ),
+            (
+                "metadata.messageType",
+                Box::new(|v| v["metadata"]["messageType"] = json!(null)),
+            ),
             ("message", Box::new(|v| v["message"] = Value::Null)),
-            ("message.type", Box::new(|v| v["message"]["type"] = Value::Null)),
-            ("message.launchSpeed", Box::new(|v| v["message"]["launchSpeed"] = json!("fast"))),
-            ("message.launchSpeed", Box::new(|v| v["message"]["launchSpeed"] = json!(-500))),
-            ("message.mission", Box::new(|v| v["message"]["mission"] = json!(["a"]))),
+            (
+                "message.type",
+                Box::new(|v| v["message"]["type"] = Value::Null),
+            ),
+            (
+                "message.launchSpeed",
+                Box::new(|v| v["message"]["launchSpeed"] = json!("fast")),
+            ),
+            (
+                "message.launchSpeed",
+                Box::new(|v| v["message"]["launchSpeed"] = json!(-500)),
+            ),
+            (
+                "message.mission",
+                Box::new(|v| v["message"]["mission"] = json!(["a"])),
+            ),
         ];
         for (field, mutate) in cases {
             assert_eq!(rejection(mutate).field(), Some(field), "case for {field}");
@@ -387,7 +471,12 @@ mod tests {
             v["metadata"]["messageType"] = json!("RocketSpeedIncreased");
             v["message"] = json!({"amount": 5});
         });
-        assert_eq!(e, ValidationError::Missing { field: "message.by" });
+        assert_eq!(
+            e,
+            ValidationError::Missing {
+                field: "message.by"
+            }
+        );
     }
 
     #[test]
@@ -411,7 +500,10 @@ mod tests {
 
     #[test]
     fn malformed_json_and_non_objects_are_rejected() {
-        assert!(matches!(Message::parse(b"{"), Err(ValidationError::Malformed(_))));
+        assert!(matches!(
+            Message::parse(b"{"),
+            Err(ValidationError::Malformed(_))
+        ));
         assert_eq!(Message::parse(b"[]").unwrap_err().field(), Some("$"));
     }
 
@@ -423,10 +515,23 @@ mod tests {
     }
 
     #[test]
+    fn queue_body_avoids_characters_sqs_refuses_and_reads_back() {
+        let mut v = launch_json();
+        v["message"]["mission"] = json!("odd\u{fffe}\u{ffff}\u{0}end");
+        let m = Message::from_value(&v).unwrap();
+        let body = m.to_queue_body();
+        assert!(!body.contains(['\u{fffe}', '\u{ffff}', '\u{0}']));
+        assert_eq!(Message::parse(body.as_bytes()).unwrap(), m);
+    }
+
+    #[test]
     fn times_with_different_offsets_compare_as_instants() {
         let a = MessageTime::parse("2026-10-01T17:39:42.8989223+02:00").unwrap();
         let b = MessageTime::parse("2026-10-01T16:39:42.8989223+00:00").unwrap();
         assert!(a.unix_nanos() < b.unix_nanos());
-        assert!(a.as_str() > b.as_str(), "as text they would sort the other way");
+        assert!(
+            a.as_str() > b.as_str(),
+            "as text they would sort the other way"
+        );
     }
 }

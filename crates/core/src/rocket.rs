@@ -32,7 +32,9 @@ impl Status {
 
     /// Parses the API spelling.
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::AwaitingLaunch, Self::Active, Self::Exploded].into_iter().find(|s| s.as_str() == text)
+        [Self::AwaitingLaunch, Self::Active, Self::Exploded]
+            .into_iter()
+            .find(|s| s.as_str() == text)
     }
 }
 
@@ -84,7 +86,8 @@ impl RocketState {
     /// The current speed, `None` until launched. Saturates at the `i64` bounds, which needs more
     /// than a billion maximal deltas and is documented as a limit.
     pub fn speed(&self) -> Option<i64> {
-        self.launch_speed.map(|s| s.saturating_add(self.speed_delta))
+        self.launch_speed
+            .map(|s| s.saturating_add(self.speed_delta))
     }
 
     /// Applies the message that comes next in the rocket's stream.
@@ -96,7 +99,11 @@ impl RocketState {
         self.last_message_number = message.number;
         self.updated_at = Some(message.time.clone());
         match &message.body {
-            MessageBody::Launched { rocket_type, launch_speed, mission } => {
+            MessageBody::Launched {
+                rocket_type,
+                launch_speed,
+                mission,
+            } => {
                 if self.rocket_type.is_some() {
                     return Some(Note::RepeatedLaunch);
                 }
