@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Source me: puts the project's pinned tools (.tools/bin) first on PATH and exports safe test
-# credentials and region so no local command can reach or sign for real AWS. Sets no endpoint.
+# credentials and region, so nothing run locally can use real AWS credentials. Sets no endpoint.
 _rockets_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 case ":$PATH:" in
     *":$_rockets_root/.tools/bin:"*) ;;

@@ -31,7 +31,7 @@ links_for() {
 }
 
 install_set() {
-    local set="$1" venv="$tools/venv-$1" pins stamp start link name target
+    local set="$1" venv="$tools/venv-$1" pins pin_list stamp start link name target
     pins="$(pins_for "$set")"
     stamp="$venv/.rockets-stamp"
     if [[ -f "$stamp" && "$(cat "$stamp")" == "$pins" ]]; then
@@ -41,7 +41,8 @@ install_set() {
         echo "==> $set: installing $pins"
         rm -rf "$venv"
         "$python" -m venv "$venv"
-        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $pins
+        read -ra pin_list <<<"$pins"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${pin_list[@]}"
         echo "$pins" >"$stamp"
         echo "==> $set: done in $((SECONDS - start)) s"
     fi
@@ -53,9 +54,12 @@ install_set() {
         if [[ "$name" == zig ]]; then
             # cargo-lambda wants `zig` on PATH; the ziglang wheel ships the binary in its package.
             target="$("$venv/bin/python" -c \
-                'import os, ziglang; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')"
+                'import pathlib, ziglang; print(pathlib.Path(ziglang.__file__).parent / "zig")')"
         fi
-        [[ -x "$target" ]] || { echo "missing entry point $target" >&2; return 1; }
+        if [[ ! -x "$target" ]]; then
+            echo "missing entry point $target" >&2
+            return 1
+        fi
         ln -sfn "$target" "$bin/$name"
     done
 }

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Owns the project's local moto server (SQS + DynamoDB on loopback): start|stop|url.
-# State lives in .tools/run/moto.{pid,port,log}; `start` prints the endpoint URL and is a no-op
-# when our server is already running. Needs scripts/install-tools.sh moto.
+# State lives in .tools/run/$MOTO_INSTANCE.{pid,port,log} (default name: moto); `start` prints
+# the endpoint URL and is a no-op when that server already runs. Needs install-tools.sh moto.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 run="$root/.tools/run"
-pid_file="$run/moto.pid"
-port_file="$run/moto.port"
-log_file="$run/moto.log"
+name="${MOTO_INSTANCE:-moto}"
+pid_file="$run/$name.pid"
+port_file="$run/$name.port"
+log_file="$run/$name.log"
 moto_server="$root/.tools/bin/moto_server"
 python="$root/.tools/venv-moto/bin/python"
 
