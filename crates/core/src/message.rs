@@ -399,7 +399,8 @@ mod tests {
 
     #[test]
     fn each_invalid_input_names_its_field() {
-        let cases: Vec<(&str, Box<dyn FnOnce(&mut Value)>)> = vec![
+        type Mutation = Box<dyn FnOnce(&mut Value)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("metadata", Box::new(|v| v["metadata"] = Value::Null)),
             ("metadata", Box::new(|v| v["metadata"] = json!("x"))),
             (

@@ -8,6 +8,8 @@
 //! partial batch responses
 //! (<https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html>).
 
+pub mod lambda;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -1,6 +1,8 @@
 //! The consumer's batch contract on the embedded store: per-record failures, one write per
 //! rocket, compare-and-swap retries, and handing records back when a rocket cannot be written.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 

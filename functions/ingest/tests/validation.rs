@@ -1,6 +1,8 @@
 //! The ingest validation table: every kind of bad input gets a 4xx problem naming the field
 //! and enqueues nothing; everything valid is enqueued exactly as its canonical envelope.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -1,6 +1,8 @@
 //! The dashboard API over the embedded store: one rocket, 404, the fleet list's sorting,
 //! filters, cursor paging and parameter errors.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
 use std::sync::Arc;
 
 use axum::body::Body;
