@@ -1,7 +1,10 @@
 //! `rockets-local`: the whole system in one process. The ingest and query routers are served on
 //! one HTTP port, as API Gateway would route them, and consumer workers poll the queue, as an
 //! SQS event source mapping would: batches of up to `batch_size`, successful records deleted,
-//! failed ones left to reappear after the visibility timeout.
+//! failed ones left to reappear after the visibility timeout. The backend is the embedded one
+//! or SQS and DynamoDB ([`aws`]).
+
+pub mod aws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
