@@ -21,7 +21,7 @@ pub async fn start_embedded() -> Running {
         source: queue,
         store: Arc::new(MemoryStore::new()),
     };
-    start(backend).await
+    start(backend, EventSourceConfig::default()).await
 }
 
 /// The moto endpoint the test command started, from `AWS_ENDPOINT_URL`.
@@ -53,15 +53,19 @@ pub async fn start_on_moto() -> Running {
         max_receive_count: 50,
         visibility_timeout: Duration::from_secs(2),
     };
+    // NOTE: moto checks a PutItem condition and writes without a lock, so two concurrent
+    // writers can both win a compare-and-swap there (never on DynamoDB). One consumer worker
+    // keeps moto's writes sequential; drop this once moto serialises conditional writes.
+    let config = EventSourceConfig { workers: 1, ..EventSourceConfig::default() };
     match rockets_local::aws::backend(&names, provisioning).await {
-        Ok(backend) => start(backend).await,
+        Ok(backend) => start(backend, config).await,
         Err(error) => panic!("cannot provision on moto: {error:?}"),
     }
 }
 
-async fn start(backend: Backend) -> Running {
+async fn start(backend: Backend, config: EventSourceConfig) -> Running {
     let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
-    match rockets_local::start(listen, backend, EventSourceConfig::default()).await {
+    match rockets_local::start(listen, backend, config).await {
         Ok(running) => running,
         Err(error) => panic!("cannot start rockets-local: {error}"),
     }
