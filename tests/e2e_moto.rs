@@ -8,7 +8,7 @@ use rockets_e2e::{launch_args, start_on_moto};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reordered_duplicated_traffic_converges_on_sqs_and_dynamodb() {
     let running = start_on_moto().await;
-    let mut args = launch_args(&running, 3_000);
+    let mut args = launch_args(&running, 2_000);
     args.duplicates = 0.1;
     args.reorder_window = 50;
     args.seed = 11;

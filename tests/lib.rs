@@ -10,10 +10,10 @@ use rockets_launcher::LaunchArgs;
 use rockets_local::aws::{AwsNames, Provisioning};
 use rockets_local::{Backend, EventSourceConfig, Running};
 
-/// Starts `rockets-local` on the embedded backend with a short visibility timeout.
+/// Starts `rockets-local` on the embedded backend.
 pub async fn start_embedded() -> Running {
     let queue = Arc::new(MemoryQueue::new(QueueConfig {
-        visibility_timeout: Duration::from_secs(1),
+        visibility_timeout: Duration::from_secs(5),
         max_receive_count: Some(50),
     }));
     let backend = Backend {
@@ -51,7 +51,9 @@ pub async fn start_on_moto() -> Running {
     let provisioning = Provisioning {
         create_resources: true,
         max_receive_count: 50,
-        visibility_timeout: Duration::from_secs(2),
+        // Longer than any batch takes on a loaded moto: a shorter one redelivers records still
+        // being processed, and their deletes then miss.
+        visibility_timeout: Duration::from_secs(30),
     };
     // NOTE: moto checks a PutItem condition and writes without a lock, so two concurrent
     // writers can both win a compare-and-swap there (never on DynamoDB). One consumer worker

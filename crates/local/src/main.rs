@@ -53,10 +53,11 @@ struct ServeArgs {
     /// Records per consumer batch (1–10, as SQS receives them).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(1..=10))]
     batch_size: u8,
-    /// How long a failed record stays hidden before redelivery (the queue's visibility
-    /// timeout; applied to SQS queues only with --create-resources).
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
-    visibility_timeout: Duration,
+    /// How long a received record stays hidden before redelivery (the queue's visibility
+    /// timeout; applied to SQS queues only with --create-resources). Default: 5s embedded, 30s
+    /// on SQS, where a batch takes longer and must finish before its records reappear.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    visibility_timeout: Option<Duration>,
     /// Receives before a record goes to the dead-letter queue.
     #[arg(long, default_value_t = 5)]
     max_receive_count: u32,
@@ -140,7 +141,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let backend = match args.backend {
         BackendKind::Embedded => {
             let queue = Arc::new(MemoryQueue::new(QueueConfig {
-                visibility_timeout: args.visibility_timeout,
+                visibility_timeout: args.visibility_timeout.unwrap_or(Duration::from_secs(5)),
                 max_receive_count: Some(args.max_receive_count),
             }));
             Backend {
@@ -153,7 +154,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let provisioning = Provisioning {
                 create_resources: args.create_resources,
                 max_receive_count: args.max_receive_count,
-                visibility_timeout: args.visibility_timeout,
+                visibility_timeout: args.visibility_timeout.unwrap_or(Duration::from_secs(30)),
             };
             rockets_local::aws::backend(&args.names.names(), provisioning)
                 .await
