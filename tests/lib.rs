@@ -58,7 +58,10 @@ pub async fn start_on_moto() -> Running {
     // NOTE: moto checks a PutItem condition and writes without a lock, so two concurrent
     // writers can both win a compare-and-swap there (never on DynamoDB). One consumer worker
     // keeps moto's writes sequential; drop this once moto serialises conditional writes.
-    let config = EventSourceConfig { workers: 1, ..EventSourceConfig::default() };
+    let config = EventSourceConfig {
+        workers: 1,
+        ..EventSourceConfig::default()
+    };
     match rockets_local::aws::backend(&names, provisioning).await {
         Ok(backend) => start(backend, config).await,
         Err(error) => panic!("cannot provision on moto: {error:?}"),

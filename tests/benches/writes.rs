@@ -29,7 +29,10 @@ fn stream(rockets: usize, rng: &mut ChaCha8Rng) -> Vec<Message> {
             let number = next[r];
             next[r] += 1;
             let (kind, body) = if number == 1 {
-                ("RocketLaunched", json!({"type": "Falcon-9", "launchSpeed": 500, "mission": "M"}))
+                (
+                    "RocketLaunched",
+                    json!({"type": "Falcon-9", "launchSpeed": 500, "mission": "M"}),
+                )
             } else {
                 ("RocketSpeedIncreased", json!({"by": 500}))
             };
@@ -56,7 +59,12 @@ struct Row {
     conflicts: u64,
 }
 
-async fn run(sdk: &aws_config::SdkConfig, traffic: &'static str, rockets: usize, batch: usize) -> Row {
+async fn run(
+    sdk: &aws_config::SdkConfig,
+    traffic: &'static str,
+    rockets: usize,
+    batch: usize,
+) -> Row {
     let mut rng = ChaCha8Rng::seed_from_u64(444);
     let mut messages = stream(rockets, &mut rng);
     if traffic == "shuffled" {
@@ -77,7 +85,10 @@ async fn run(sdk: &aws_config::SdkConfig, traffic: &'static str, rockets: usize,
     let mut queue: Vec<Record> = messages
         .iter()
         .enumerate()
-        .map(|(i, m)| Record { message_id: i.to_string(), body: m.to_queue_body() })
+        .map(|(i, m)| Record {
+            message_id: i.to_string(),
+            body: m.to_queue_body(),
+        })
         .collect();
     let mut conflicts = 0;
     while !queue.is_empty() {
@@ -85,7 +96,12 @@ async fn run(sdk: &aws_config::SdkConfig, traffic: &'static str, rockets: usize,
         for chunk in queue.chunks(batch) {
             let outcome = process_batch(&store, chunk, ConsumerConfig::default()).await;
             conflicts += outcome.stats.conflicts;
-            retry.extend(chunk.iter().filter(|r| outcome.failed.contains(&r.message_id)).cloned());
+            retry.extend(
+                chunk
+                    .iter()
+                    .filter(|r| outcome.failed.contains(&r.message_id))
+                    .cloned(),
+            );
         }
         queue = retry;
     }
@@ -101,15 +117,29 @@ async fn run(sdk: &aws_config::SdkConfig, traffic: &'static str, rockets: usize,
             .collect();
         expected.fold(&own);
         let stored = store.get(&channel).await.unwrap().unwrap();
-        assert_eq!(stored, expected.view(), "{traffic} {rockets} rockets, batch {batch}");
+        assert_eq!(
+            stored,
+            expected.view(),
+            "{traffic} {rockets} rockets, batch {batch}"
+        );
     }
-    Row { traffic, rockets, batch, puts, gets, conflicts }
+    Row {
+        traffic,
+        rockets,
+        batch,
+        puts,
+        gets,
+        conflicts,
+    }
 }
 
 #[tokio::main]
 async fn main() {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
-    assert!(endpoint.starts_with("http://127.0.0.1:"), "run through scripts/bench.sh (moto)");
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:"),
+        "run through scripts/bench.sh (moto)"
+    );
     let sdk = load_sdk_config().await;
 
     let mut rows = Vec::new();

@@ -233,7 +233,7 @@ def test_valid_launch_is_accepted_and_really_enqueued(env, sqs):
     assert queued["metadata"]["messageNumber"] == 1
     assert queued["metadata"]["messageType"] == "RocketLaunched"
     assert queued["metadata"]["messageTime"] == "2022-02-02T19:39:05.86337+01:00"
-    assert queued["message"] == {"type": "Falcon-9", "launchSpeed": 500, "mission": "ARTEMIS"}
+    assert queued["message"] == {"type": "Atlas-V", "launchSpeed": 500, "mission": "ARTEMIS"}
     delete_messages(env, sqs, [message])
 
 

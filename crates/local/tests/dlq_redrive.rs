@@ -52,7 +52,14 @@ fn message(channel: &str, number: u64, kind: &str, body: Value) -> String {
 }
 
 async fn dlq_depth(sqs: &aws_sdk_sqs::Client, dlq: &str) -> usize {
-    let url = sqs.get_queue_url().queue_name(dlq).send().await.unwrap().queue_url.unwrap();
+    let url = sqs
+        .get_queue_url()
+        .queue_name(dlq)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let attributes = sqs
         .get_queue_attributes()
         .queue_url(url)
@@ -62,7 +69,9 @@ async fn dlq_depth(sqs: &aws_sdk_sqs::Client, dlq: &str) -> usize {
         .unwrap()
         .attributes
         .unwrap();
-    attributes[&QueueAttributeName::ApproximateNumberOfMessages].parse().unwrap()
+    attributes[&QueueAttributeName::ApproximateNumberOfMessages]
+        .parse()
+        .unwrap()
 }
 
 fn redrive(names: &AwsNames) -> String {
@@ -70,7 +79,11 @@ fn redrive(names: &AwsNames) -> String {
         .args(["redrive", "--queue", &names.queue, "--dlq", &names.dlq])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -95,9 +108,16 @@ async fn unapplicable_messages_reach_the_dlq_and_apply_exactly_once_after_redriv
         max_receive_count: 2,
         visibility_timeout: Duration::from_secs(1),
     };
-    let backend = rockets_local::aws::backend(&names, provisioning).await.unwrap();
-    let config = EventSourceConfig { workers: 1, ..EventSourceConfig::default() };
-    let running = start(([127, 0, 0, 1], 0).into(), backend, config).await.unwrap();
+    let backend = rockets_local::aws::backend(&names, provisioning)
+        .await
+        .unwrap();
+    let config = EventSourceConfig {
+        workers: 1,
+        ..EventSourceConfig::default()
+    };
+    let running = start(([127, 0, 0, 1], 0).into(), backend, config)
+        .await
+        .unwrap();
     let launch = json!({"type": "Falcon-9", "launchSpeed": 500, "mission": "ARTEMIS"});
     for body in [
         message("r-1", 1, "RocketLaunched", launch),
@@ -108,14 +128,23 @@ async fn unapplicable_messages_reach_the_dlq_and_apply_exactly_once_after_redriv
 
     let deadline = Instant::now() + Duration::from_secs(60);
     while dlq_depth(&sqs, &names.dlq).await < 2 {
-        assert!(Instant::now() < deadline, "the messages never reached the DLQ");
+        assert!(
+            Instant::now() < deadline,
+            "the messages never reached the DLQ"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(http(running.addr, "GET", "/rockets/r-1", "").await.0, 503, "no table yet");
+    assert_eq!(
+        http(running.addr, "GET", "/rockets/r-1", "").await.0,
+        503,
+        "no table yet"
+    );
 
     // Fix the cause, then redrive: twice, the second finds nothing.
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    create_table_if_missing(&dynamodb, &names.table).await.unwrap();
+    create_table_if_missing(&dynamodb, &names.table)
+        .await
+        .unwrap();
     assert!(redrive(&names).starts_with("moved 2 message(s)"));
     assert!(redrive(&names).starts_with("moved 0 message(s)"));
 
@@ -125,7 +154,10 @@ async fn unapplicable_messages_reach_the_dlq_and_apply_exactly_once_after_redriv
         if status == 200 && view["lastMessageNumber"] == 2 {
             break view;
         }
-        assert!(Instant::now() < deadline, "redriven messages were not applied: {view}");
+        assert!(
+            Instant::now() < deadline,
+            "redriven messages were not applied: {view}"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     running.shutdown().await;
