@@ -1,11 +1,12 @@
-//! Several consumers folding the same shuffled, duplicated stream into DynamoDB on moto at once:
+//! Several consumers (the real batch loop) folding the same shuffled, duplicated stream into
+//! DynamoDB on moto at once:
 //! the compare-and-swap must make the end state equal the sequential fold, losing nothing.
 //!
 //! NOTE: moto 5.2's conditional PutItem is not atomic under concurrent requests: it reads the
 //! current item, builds the new one and evaluates the condition without a lock, so two writers
 //! with the same expected revision can both succeed (reproduced with 8 threads and items holding
 //! a few hundred list entries). Real DynamoDB evaluates the condition atomically. The harness
-//! therefore sends one DynamoDB request at a time ([`OneRequestAtATime`]): the consumers' reads,
+//! therefore sends one conditional write at a time ([`OneWriteAtATime`]): the consumers' reads,
 //! folds and writes still interleave, which is where CAS conflicts come from, but moto never
 //! evaluates two conditions at once. Remove the gate when the emulator serialises writes.
 
@@ -19,13 +20,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::config::SharedInterceptor;
+use consumer::{ConsumerConfig, Record, process_batch};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rockets_aws::{DynamoStore, counting_interceptor};
-use rockets_core::{
-    Aggregate, Disposition, Filters, Message, MessageBody, RocketStore, RocketView, StoreError,
-};
+use rockets_core::{Aggregate, Filters, Message, MessageBody, RocketStore, RocketView, StoreError};
 
 const ROCKETS: usize = 24;
 const MESSAGES_PER_ROCKET: u64 = 220;
@@ -36,8 +36,6 @@ const MESSAGES_PER_ROCKET: u64 = 220;
 const SHUFFLE_WINDOW: usize = 500;
 const WORKERS: usize = 4;
 const BATCH: usize = 10;
-/// Conflicts tolerated for one rocket in one batch before its messages go back to the queue.
-const MAX_ATTEMPTS: u32 = 3;
 
 /// Each rocket's stream: a launch, speed changes, a mission change every 25 messages, and for
 /// every fourth rocket an explosion two thirds in (later messages still apply).
@@ -98,36 +96,51 @@ impl Work {
     fn done(&self, taken: usize, retry: Vec<Message>) {
         let mut guard = self.queue.lock().unwrap();
         let (queue, in_flight) = &mut *guard;
-        queue.extend(retry);
+        // Back at the front, as a short visibility timeout would make them visible again soon;
+        // at the back, every later message of their rockets would pile up in pending.
+        for message in retry.into_iter().rev() {
+            queue.push_front(message);
+        }
         *in_flight -= taken;
     }
 }
 
-/// A store that lets one request reach moto at a time; see the module note.
-struct OneRequestAtATime {
+/// A store that lets one conditional write reach moto at a time; see the module note. Reads
+/// need no gate: moto replaces an item whole, so a read sees the old or the new one.
+struct OneWriteAtATime {
     inner: DynamoStore,
     gate: tokio::sync::Mutex<()>,
+    /// Every `(channel, revision)` a save reported writing: a CAS never grants one twice.
+    written: Mutex<HashSet<(String, u64)>>,
 }
 
 #[async_trait]
-impl RocketStore for OneRequestAtATime {
+impl RocketStore for OneWriteAtATime {
     async fn load(&self, channel: &str) -> Result<Option<Aggregate>, StoreError> {
-        let _one = self.gate.lock().await;
         self.inner.load(channel).await
     }
 
     async fn save(&self, aggregate: &Aggregate) -> Result<u64, StoreError> {
         let _one = self.gate.lock().await;
-        self.inner.save(aggregate).await
+        let revision = self.inner.save(aggregate).await?;
+        let fresh = self
+            .written
+            .lock()
+            .unwrap()
+            .insert((aggregate.channel.clone(), revision));
+        assert!(
+            fresh,
+            "{}: revision {revision} was granted to two writers",
+            aggregate.channel
+        );
+        Ok(revision)
     }
 
     async fn get(&self, channel: &str) -> Result<Option<RocketView>, StoreError> {
-        let _one = self.gate.lock().await;
         self.inner.get(channel).await
     }
 
     async fn scan(&self, filters: &Filters) -> Result<Vec<RocketView>, StoreError> {
-        let _one = self.gate.lock().await;
         self.inner.scan(filters).await
     }
 }
@@ -137,75 +150,37 @@ struct Stats {
     conflicts: AtomicU64,
     requeued: AtomicU64,
     batches: AtomicU64,
-    /// Every `(channel, revision)` a save reported writing: a CAS never grants one twice.
-    written: Mutex<HashSet<(String, u64)>>,
 }
 
-/// One rocket's part of a batch: load, fold, conditional save; re-read and re-fold on conflict.
-/// Returns the messages that must be retried later.
-async fn apply(
-    store: &dyn RocketStore,
-    channel: &str,
-    messages: Vec<Message>,
-    stats: &Stats,
-) -> Vec<Message> {
-    for _ in 0..MAX_ATTEMPTS {
-        let mut aggregate = store
-            .load(channel)
-            .await
-            .expect("load")
-            .unwrap_or_else(|| Aggregate::new(channel));
-        let report = aggregate.fold(&messages);
-        let deferred: Vec<Message> = messages
-            .iter()
-            .zip(&report.dispositions)
-            .filter(|(_, d)| **d == Disposition::Deferred)
-            .map(|(m, _)| m.clone())
-            .collect();
-        if !report.changed() {
-            return deferred;
-        }
-        match store.save(&aggregate).await {
-            Ok(revision) => {
-                let fresh = stats
-                    .written
-                    .lock()
-                    .unwrap()
-                    .insert((channel.to_owned(), revision));
-                assert!(
-                    fresh,
-                    "{channel}: revision {revision} was granted to two writers"
-                );
-                return deferred;
-            }
-            Err(StoreError::Conflict { .. }) => {
-                stats.conflicts.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => panic!("save failed: {e:?}"),
-        }
-    }
-    stats
-        .requeued
-        .fetch_add(messages.len() as u64, Ordering::Relaxed);
-    messages
-}
-
-async fn worker(store: Arc<OneRequestAtATime>, work: Arc<Work>, stats: Arc<Stats>) {
+/// One consumer: takes batches and runs them through the real batch loop,
+/// [`consumer::process_batch`]; records it reports as failed go back to the work queue, as SQS
+/// would redeliver them.
+async fn worker(store: Arc<OneWriteAtATime>, work: Arc<Work>, stats: Arc<Stats>) {
+    let config = ConsumerConfig::default();
     while let Some(batch) = tokio::task::block_in_place(|| work.take()) {
         stats.batches.fetch_add(1, Ordering::Relaxed);
-        let taken = batch.len();
-        let mut by_channel: BTreeMap<String, Vec<Message>> = BTreeMap::new();
-        for message in batch {
-            by_channel
-                .entry(message.channel.clone())
-                .or_default()
-                .push(message);
-        }
-        let mut retry = Vec::new();
-        for (channel, messages) in by_channel {
-            retry.extend(apply(store.as_ref(), &channel, messages, &stats).await);
-        }
-        work.done(taken, retry);
+        let records: Vec<Record> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Record {
+                message_id: i.to_string(),
+                body: m.to_queue_body(),
+            })
+            .collect();
+        let outcome = process_batch(store.as_ref(), &records, config).await;
+        stats
+            .conflicts
+            .fetch_add(outcome.stats.conflicts, Ordering::Relaxed);
+        let retry: Vec<Message> = batch
+            .iter()
+            .zip(&records)
+            .filter(|(_, r)| outcome.failed.contains(&r.message_id))
+            .map(|(m, _)| m.clone())
+            .collect();
+        stats
+            .requeued
+            .fetch_add(retry.len() as u64, Ordering::Relaxed);
+        work.done(batch.len(), retry);
     }
 }
 
@@ -214,9 +189,10 @@ async fn concurrent_consumers_reach_the_sequential_state() {
     let (interceptor, counter) = counting_interceptor();
     let client = common::dynamo_client_with(Some(SharedInterceptor::new(interceptor)));
     let inner = common::new_store(client).await;
-    let store = Arc::new(OneRequestAtATime {
+    let store = Arc::new(OneWriteAtATime {
         inner,
         gate: tokio::sync::Mutex::new(()),
+        written: Mutex::new(HashSet::new()),
     });
     let streams = streams();
 

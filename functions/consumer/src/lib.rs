@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::future::join_all;
-use rockets_core::{Aggregate, Disposition, Message, Note, RocketStore, StoreError};
+use rockets_core::{Aggregate, Disposition, FoldReport, Message, Note, RocketStore, StoreError};
 use tracing::Instrument;
 
 /// One queued message as the event source hands it over.
@@ -119,7 +119,7 @@ pub async fn process_batch(
         stats.conflicts += u64::from(result.conflicts);
         stats.writes += u64::from(result.wrote);
         match result.report {
-            Ok((report, pending)) => {
+            Some((report, pending)) => {
                 stats.applied += report.applied.len() as u64;
                 stats.unknown_types += report
                     .applied
@@ -140,7 +140,7 @@ pub async fn process_batch(
                     }
                 }
             }
-            Err(()) => {
+            None => {
                 for (i, _) in &group {
                     failed[*i] = true;
                 }
@@ -159,8 +159,8 @@ pub async fn process_batch(
 }
 
 struct RocketResult {
-    /// The final fold's report and the pending count written; `Err` if the rocket gave up.
-    report: Result<(rockets_core::FoldReport, u64), ()>,
+    /// The final fold's report and the pending count written; `None` if the rocket gave up.
+    report: Option<(FoldReport, u64)>,
     conflicts: u32,
     wrote: bool,
 }
@@ -188,7 +188,7 @@ async fn apply_to_rocket(
         let pending = aggregate.pending.len() as u64;
         if !report.changed() {
             return RocketResult {
-                report: Ok((report, pending)),
+                report: Some((report, pending)),
                 conflicts,
                 wrote: false,
             };
@@ -196,7 +196,7 @@ async fn apply_to_rocket(
         match store.save(&aggregate).await {
             Ok(_) => {
                 return RocketResult {
-                    report: Ok((report, pending)),
+                    report: Some((report, pending)),
                     conflicts,
                     wrote: true,
                 };
@@ -219,7 +219,7 @@ async fn apply_to_rocket(
         "too many concurrent writers; handing the rocket's records back to the queue"
     );
     RocketResult {
-        report: Err(()),
+        report: None,
         conflicts,
         wrote: false,
     }
@@ -229,7 +229,7 @@ fn give_up(channel: &str, error: &StoreError, conflicts: u32) -> RocketResult {
     tracing::error!(channel, error = %error, source = ?std::error::Error::source(error),
         outcome = "store_failed", "handing the rocket's records back to the queue");
     RocketResult {
-        report: Err(()),
+        report: None,
         conflicts,
         wrote: false,
     }

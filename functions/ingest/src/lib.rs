@@ -85,7 +85,7 @@ async fn post_message(
 
     match state.queue.send(message.to_queue_body()).await {
         Ok(()) => {
-            tracing::debug!(outcome = "accepted", channel = %message.channel,
+            tracing::info!(outcome = "accepted", channel = %message.channel,
                 messageNumber = message.number, "message enqueued");
             json(
                 StatusCode::ACCEPTED,
