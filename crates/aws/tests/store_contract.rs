@@ -456,6 +456,57 @@ async fn dynamo_items_at_the_pending_bounds_stay_under_the_item_limit() {
     }
 }
 
+/// The largest aggregate valid messages can build: three state strings from bodies of almost
+/// 64 KiB each (the ingest limit), and pending filled to its byte budget.
+fn largest_possible(channel: &str) -> Aggregate {
+    let huge = "x".repeat(63 * 1024);
+    let launch = message(
+        channel,
+        1,
+        MessageBody::Launched {
+            rocket_type: huge.clone(),
+            launch_speed: 500,
+            mission: "M".into(),
+        },
+    );
+    let mission = message(
+        channel,
+        2,
+        MessageBody::MissionChanged {
+            new_mission: huge.clone(),
+        },
+    );
+    let boom = message(channel, 3, MessageBody::Exploded { reason: huge });
+    let mut aggregate = Aggregate::new(channel);
+    aggregate.fold(&[launch, mission, boom]);
+    let filler = full_bytes(channel);
+    let pending: Vec<_> = filler
+        .pending
+        .into_values()
+        .map(|mut m| {
+            m.number += 3;
+            m
+        })
+        .collect();
+    let report = aggregate.fold(&pending);
+    assert_eq!(report.count(Disposition::Deferred), 0);
+    aggregate
+}
+
+#[tokio::test]
+async fn dynamo_the_largest_aggregate_valid_messages_can_build_fits_in_an_item() {
+    let store = dynamo_store().await;
+    let aggregate = largest_possible("c-largest");
+    store.save(&aggregate).await.expect("the item fits");
+    let size = approximate_item_size(&raw_item(&store, "c-largest").await);
+    eprintln!("largest aggregate: item ≈ {size} bytes");
+    assert!(size < MAX_ITEM_BYTES);
+    assert_eq!(
+        store.load("c-largest").await.unwrap().unwrap().pending,
+        aggregate.pending
+    );
+}
+
 #[tokio::test]
 async fn dynamo_item_layout_has_the_view_attributes_at_the_top_level() {
     let store = dynamo_store().await;

@@ -192,6 +192,10 @@ impl Inner {
             entry.in_flight = None;
             if max_receive_count.is_some_and(|max| entry.receive_count >= max) {
                 if let Some(entry) = self.messages.remove(&id) {
+                    // In-memory dead letters are gone with the process: say so loudly.
+                    tracing::error!(message_id = %format!("m-{id}"), receive_count =
+                        entry.receive_count, body = %entry.body,
+                        "message moved to the dead-letter list after too many receives");
                     self.dead.push(DeadLetter {
                         message_id: format!("m-{id}"),
                         body: entry.body,

@@ -17,6 +17,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// How long [`Running::shutdown`] waits for open requests and batches.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// The ports one running system uses.
 #[derive(Clone)]
 pub struct Backend {
@@ -68,11 +71,18 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops accepting requests, lets in-flight batches finish, and waits for every task.
+    /// Stops accepting requests, lets in-flight requests and batches finish, and waits for
+    /// every task, at most [`SHUTDOWN_GRACE`]: a client that holds a half-sent request must not
+    /// keep the process alive.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         for task in self.tasks {
-            let _ = task.await;
+            let abort = task.abort_handle();
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                tracing::warn!("a task did not finish within the shutdown grace; aborting it");
+                abort.abort();
+            }
         }
     }
 }

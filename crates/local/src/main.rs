@@ -48,8 +48,8 @@ struct ServeArgs {
     #[arg(long, value_enum, default_value_t = BackendKind::Embedded)]
     backend: BackendKind,
     /// Concurrent consumer workers (Lambda's concurrency).
-    #[arg(long, default_value_t = 2)]
-    consumers: usize,
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    consumers: u16,
     /// Records per consumer batch (1–10, as SQS receives them).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(1..=10))]
     batch_size: u8,
@@ -59,7 +59,7 @@ struct ServeArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     visibility_timeout: Option<Duration>,
     /// Receives before a record goes to the dead-letter queue.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     max_receive_count: u32,
     #[command(flatten)]
     names: NameArgs,
@@ -162,7 +162,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     let config = EventSourceConfig {
-        workers: args.consumers,
+        workers: usize::from(args.consumers),
         batch_size: usize::from(args.batch_size),
         ..EventSourceConfig::default()
     };

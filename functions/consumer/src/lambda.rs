@@ -22,6 +22,18 @@ pub enum EventError {
     },
 }
 
+impl From<EventError> for lambda_runtime::Diagnostic {
+    fn from(error: EventError) -> Self {
+        let error_type = match error {
+            EventError::MissingMessageId { .. } => "MissingMessageId",
+        };
+        Self {
+            error_type: error_type.to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
 /// Applies an SQS event and returns the partial batch response plus the batch's outcome.
 ///
 /// # Errors
@@ -89,6 +101,17 @@ mod tests {
         assert_eq!(response.batch_item_failures.len(), 1);
         assert_eq!(response.batch_item_failures[0].item_identifier, "m-1");
         assert_eq!(outcome.stats.invalid, 1);
+    }
+
+    #[test]
+    fn the_invocation_error_names_its_type() {
+        let diagnostic =
+            lambda_runtime::Diagnostic::from(EventError::MissingMessageId { index: 3 });
+        assert_eq!(diagnostic.error_type, "MissingMessageId");
+        assert_eq!(
+            diagnostic.error_message,
+            "record 3 of the SQS event has no messageId"
+        );
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 //! batch failures out, and one EMF metrics line per batch.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use consumer::lambda::EventError;
 use consumer::{BatchStats, ConsumerConfig};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use rockets_aws::DynamoStore;
@@ -21,10 +22,11 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
+/// Errors become a `Diagnostic` whose `errorType` names the problem (`MissingMessageId`).
 async fn handle(
     store: &DynamoStore,
     event: LambdaEvent<SqsEvent>,
-) -> Result<SqsBatchResponse, Error> {
+) -> Result<SqsBatchResponse, EventError> {
     let (response, outcome) =
         consumer::lambda::handle_sqs_event(store, event.payload, ConsumerConfig::default()).await?;
     metrics(&outcome.stats).emit("Rockets", "consumer", now_millis());

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -47,18 +48,17 @@ pub fn app(state: QueryState) -> Router {
         .with_state(state)
 }
 
-async fn get_rocket(State(state): State<QueryState>, Path(channel): Path<String>) -> Response {
+async fn get_rocket(
+    State(state): State<QueryState>,
+    channel: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Ok(Path(channel)) = channel else {
+        return bad_parameter("channel", "the channel in the path is not valid UTF-8")
+            .into_response();
+    };
     match state.store.get(&channel).await {
         Ok(Some(view)) => json(StatusCode::OK, &view),
-        Ok(None) => Problem::new(
-            StatusCode::NOT_FOUND,
-            "/problems/unknown-rocket",
-            "Unknown rocket",
-        )
-        .detail(format!(
-            "no messages have been received for channel {channel:?}"
-        ))
-        .into_response(),
+        Ok(None) => unknown_rocket(&channel).into_response(),
         Err(error) => store_failure(&error).into_response(),
     }
 }
@@ -92,6 +92,22 @@ fn serde_urlencoded_pairs(query: &str) -> Option<Vec<(String, String)>> {
     axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&format!("/?{query}").parse().ok()?)
         .ok()
         .map(|q| q.0)
+}
+
+fn unknown_rocket(channel: &str) -> Problem {
+    let problem = Problem::new(
+        StatusCode::NOT_FOUND,
+        "/problems/unknown-rocket",
+        "Unknown rocket",
+    );
+    // Echo only what could be a channel: a longer one can never have been accepted.
+    if channel.len() <= rockets_core::message::MAX_CHANNEL_BYTES {
+        problem.detail(format!(
+            "no messages have been received for channel {channel:?}"
+        ))
+    } else {
+        problem.detail("no such channel: channels are at most 256 bytes")
+    }
 }
 
 fn bad_parameter(parameter: &str, detail: &str) -> Problem {

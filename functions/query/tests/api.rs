@@ -211,3 +211,19 @@ async fn health_answers_ok() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ok");
 }
+
+#[tokio::test]
+async fn a_channel_that_is_not_utf8_is_a_400_problem() {
+    let (status, content_type, body) = get(fleet().await, "/rockets/%C3").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(content_type, "application/problem+json");
+    assert_eq!(body["field"], "channel");
+}
+
+#[tokio::test]
+async fn an_impossibly_long_channel_is_not_echoed() {
+    let long = "x".repeat(5_000);
+    let (status, _, body) = get(fleet().await, &format!("/rockets/{long}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["detail"].as_str().unwrap().len() < 200);
+}
