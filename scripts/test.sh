@@ -19,7 +19,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> building tests"
 cargo test --workspace --locked --no-run
 echo "==> sam validate --lint, sam build"
-scripts/sam-build.sh
+scripts/sam-build.sh --fast
 
 # Everything from here on needs no network: crates are fetched and tools installed. A network
 # namespace with only loopback makes a mis-aimed endpoint fail here instead of leaving the host.
