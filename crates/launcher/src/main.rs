@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 undelivered messages or failed verification, 2 usage errors
 //! (clap's own, and URLs it cannot check: malformed or not loopback).
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -13,7 +14,8 @@ use rockets_launcher::{logging, run};
 fn main() -> anyhow::Result<ExitCode> {
     let args = match Cli::parse().command {
         Command::Version => {
-            println!("{}", env!("CARGO_PKG_VERSION"));
+            // A closed stdout (`| head`) is not an error worth a panic.
+            let _ = writeln!(std::io::stdout(), "{}", env!("CARGO_PKG_VERSION"));
             return Ok(ExitCode::SUCCESS);
         }
         Command::Launch(args) => args,
@@ -27,7 +29,12 @@ fn main() -> anyhow::Result<ExitCode> {
     match runtime.block_on(run(args)) {
         Ok(summary) => {
             if let Some(v) = summary.verified {
-                println!("verified {} rockets, {} messages", v.rockets, v.messages);
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "verified {} rockets, {} messages",
+                    v.rockets,
+                    v.messages
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
