@@ -42,19 +42,7 @@ use crate::ResourceError;
 const KEY: &str = "channel";
 
 /// The attributes the API view is made of: what `get` and `scan` read.
-const VIEW_ATTRIBUTES: [&str; 11] = [
-    "channel",
-    "status",
-    "type",
-    "mission",
-    "speed",
-    "launchSpeed",
-    "explosionReason",
-    "launchedAt",
-    "updatedAt",
-    "lastMessageNumber",
-    "pendingMessages",
-];
+const VIEW_ATTRIBUTES: [&str; 11] = RocketView::FIELDS;
 
 /// DynamoDB's item size limit.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;

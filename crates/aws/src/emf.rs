@@ -12,6 +12,9 @@ use std::io::{self, Write};
 
 use serde_json::{Map, Value, json};
 
+/// The one CloudWatch namespace of the system's metrics.
+pub const NAMESPACE: &str = "Rockets";
+
 /// The metrics the functions report. All are counts; [`Metric::PendingMessages`] is a gauge
 /// that keeps the largest value seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -145,6 +148,14 @@ impl Metrics {
         }
         let line = self.to_emf_json(namespace, function, timestamp_millis);
         writeln!(out, "{line}")
+    }
+
+    /// [`Metrics::emit`] in the [`NAMESPACE`] namespace, stamped with the current time.
+    pub fn emit_now(&self, function: &str) {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        self.emit(NAMESPACE, function, millis);
     }
 
     /// Prints the EMF document as one line on stdout, where Lambda's log capture picks it up.

@@ -154,6 +154,24 @@ impl RocketState {
     }
 }
 
+impl RocketView {
+    /// The JSON field names of a view, in declaration order: what stores project when they
+    /// read views.
+    pub const FIELDS: [&'static str; 11] = [
+        "channel",
+        "status",
+        "type",
+        "mission",
+        "speed",
+        "launchSpeed",
+        "explosionReason",
+        "launchedAt",
+        "updatedAt",
+        "lastMessageNumber",
+        "pendingMessages",
+    ];
+}
+
 /// One rocket as `GET /rockets/{channel}` returns it: exactly these fields, `null` where unknown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -181,4 +199,26 @@ pub struct RocketView {
     pub last_message_number: u64,
     /// Messages received and waiting for a gap in the numbering to fill.
     pub pending_messages: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_exactly_the_serialized_view_keys() {
+        let view = RocketState::default().view("c", 0);
+        let json = serde_json::to_value(&view).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut fields = RocketView::FIELDS.to_vec();
+        fields.sort_unstable();
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(keys, fields);
+    }
 }

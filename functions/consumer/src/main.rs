@@ -29,7 +29,7 @@ async fn handle(
 ) -> Result<SqsBatchResponse, EventError> {
     let (response, outcome) =
         consumer::lambda::handle_sqs_event(store, event.payload, ConsumerConfig::default()).await?;
-    metrics(&outcome.stats).emit("Rockets", "consumer", now_millis());
+    metrics(&outcome.stats).emit_now("consumer");
     Ok(response)
 }
 
@@ -43,10 +43,4 @@ fn metrics(stats: &BatchStats) -> Metrics {
     m.add(Metric::BatchItemFailures, stats.failed);
     m.max(Metric::PendingMessages, stats.max_pending);
     m
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

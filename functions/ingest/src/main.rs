@@ -36,13 +36,7 @@ fn count(response: Response) -> Response {
     if let Some(metric) = metric {
         let mut metrics = Metrics::new();
         metrics.add(metric, 1);
-        metrics.emit("Rockets", "ingest", now_millis());
+        metrics.emit_now("ingest");
     }
     response
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
