@@ -182,7 +182,8 @@ async fn apply_to_rocket(
         let report = aggregate.fold(&messages);
         for (number, note) in &report.applied {
             if let Some(note) = note {
-                tracing::info!(channel, messageNumber = number, note = ?note, "applied with a note");
+                tracing::info!(channel, messageNumber = number, note = ?note,
+                    "applied with a note");
             }
         }
         let pending = aggregate.pending.len() as u64;

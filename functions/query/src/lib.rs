@@ -121,6 +121,7 @@ fn bad_parameter(parameter: &str, detail: &str) -> Problem {
 }
 
 fn store_failure(error: &StoreError) -> Problem {
-    tracing::error!(error = %error, source = ?std::error::Error::source(error), "store read failed");
+    let source = std::error::Error::source(error);
+    tracing::error!(error = %error, source = ?source, "store read failed");
     Problem::unavailable("rockets table")
 }
