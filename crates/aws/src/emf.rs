@@ -1,7 +1,7 @@
 //! CloudWatch metrics in the Embedded Metric Format: a [`Metrics`] accumulator per invocation and
 //! one EMF JSON line on stdout, which CloudWatch Logs turns into metrics without any API call.
 //!
-//! Hand-rolled rather than taken from a crate: `metrique` needs Rust 1.91 (we support 1.85) and
+//! Hand-rolled rather than taken from a crate: `metrique` needs Rust 1.91 (we support 1.88) and
 //! brings its own writer stack, and `metrics_cloudwatch_embedded` installs a process-global
 //! `metrics` recorder and pulls in `lambda_http` by default. What we need — a few counters, one
 //! dimension, one line per invocation — is the small document built below, following
