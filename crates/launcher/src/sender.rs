@@ -145,7 +145,7 @@ fn record_delivery(job: &Job, counters: &Counters) {
         return;
     }
     let delivered = counters.delivered.fetch_add(1, Relaxed) + 1;
-    if delivered % PROGRESS_EVERY == 0 {
+    if delivered.is_multiple_of(PROGRESS_EVERY) {
         let planned = counters.planned.load(Relaxed);
         info!("Progress: {delivered} of {planned} messages delivered");
     }
