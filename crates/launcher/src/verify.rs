@@ -19,7 +19,9 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 const PAGE_LIMIT: usize = 7;
 /// The listing walk stops after this many pages, in case a server's cursors loop.
 const MAX_PAGES: usize = 100_000;
-/// Fields of a rocket view, in the order a diff lists them.
+/// Fields of a rocket view, in the order a diff lists them. Deliberately not taken from
+/// `rockets_core::RocketView::FIELDS`: the launcher checks the API as an outsider would, so a
+/// field renamed in the core must show up here as a verification failure.
 const FIELDS: [&str; 11] = [
     "channel",
     "status",
